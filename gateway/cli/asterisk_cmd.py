@@ -1,0 +1,8 @@
+"""`centralino asterisk` (not built yet)."""
+
+import click
+
+
+@click.group(name="asterisk")
+def asterisk() -> None:
+    """Not built yet."""

@@ -1,0 +1,8 @@
+"""`centralino db` (not built yet)."""
+
+import click
+
+
+@click.group(name="db")
+def db() -> None:
+    """Not built yet."""

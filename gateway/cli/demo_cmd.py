@@ -1,0 +1,8 @@
+"""`centralino demo` (not built yet)."""
+
+import click
+
+
+@click.group(name="demo")
+def demo() -> None:
+    """Not built yet."""
