@@ -151,9 +151,16 @@ class Parser:
             text = frame.decode("utf-8")
         except UnicodeDecodeError:
             text = frame.decode("utf-8", "replace")
+        lines = text.split("\n")
+        try:  # fast path: every line is "Key: Value" and no key repeats
+            fast = dict([line.split(": ", 1) for line in lines])
+        except ValueError:
+            fast = None
+        if fast is not None and len(fast) == len(lines):
+            return _build(fast)
         headers: dict[str, HeaderValue] = {}
         bad = 0
-        for line in text.split("\n"):
+        for line in lines:
             k, sep, v = line.partition(":")
             if not sep or not k:
                 bad += 1
