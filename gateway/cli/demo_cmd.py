@@ -1,8 +1,12 @@
-"""`centralino demo` (not built yet)."""
+"""`centralino demo`: the end-to-end demo on the embedded defaults."""
 
 import click
 
 
-@click.group(name="demo")
+@click.command(name="demo")
 def demo() -> None:
-    """Not built yet."""
+    """Run the demo (the end-to-end demo is not built yet: it needs the Asterisk sandbox)."""
+    raise click.ClickException(
+        "the end-to-end demo is not built yet (it needs the Asterisk sandbox and the IVR); "
+        "try: centralino quality mos --codec pcmu --loss-pct 2 --delay-ms 150"
+    )
