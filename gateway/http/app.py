@@ -1,0 +1,32 @@
+"""The gateway's HTTP app: liveness and readiness probes (the APIs plug in here)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+ReadinessCheck = Callable[[], Awaitable[bool] | bool]
+
+
+def create_app(checks: dict[str, ReadinessCheck]) -> web.Application:
+    """``checks`` name each link readiness depends on (AMI, ARI, database)."""
+
+    async def healthz(_: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(_: web.Request) -> web.Response:
+        state = {}
+        for name, check in checks.items():
+            try:
+                res = check()
+                state[name] = bool(await res) if hasattr(res, "__await__") else bool(res)
+            except Exception:
+                state[name] = False
+        ok = all(state.values())
+        return web.json_response({"ready": ok, "links": state}, status=200 if ok else 503)
+
+    app = web.Application()
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    return app
