@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from aiohttp import web
@@ -9,7 +10,9 @@ from sqlalchemy import text
 
 from gateway.ami.client import AMIClient
 from gateway.ari.client import ARIClient
-from gateway.db.engine import make_engine
+from gateway.calls.store import CallStore
+from gateway.calls.tracker import CallTracker
+from gateway.db.engine import make_engine, make_sessionmaker
 from gateway.db.migrate import upgrade
 from gateway.http.app import create_app
 from gateway.settings import Settings
@@ -23,7 +26,29 @@ class GatewayService:
         self.ami = AMIClient(settings)
         self.ari = ARIClient(settings)
         self.engine = None
+        self.store: CallStore | None = None
+        self.tracker = CallTracker()
+        self._finished: asyncio.Queue = asyncio.Queue()
+        self._writer: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
+        self.ami.on_event(self._on_ami_event)
+
+    def _on_ami_event(self, event) -> None:
+        """Runs on the AMI reader: never blocks; finished calls go to the writer task."""
+        for call in self.tracker.handle(event):
+            self._finished.put_nowait(call)
+
+    async def _write_calls(self) -> None:
+        while True:
+            call = await self._finished.get()
+            try:
+                await self.store.save(call)
+            except Exception:
+                log.exception("could not save call %s; retrying in 1 s", call.linkedid)
+                await asyncio.sleep(1)
+                self._finished.put_nowait(call)
+            finally:
+                self._finished.task_done()
 
     async def _db_ok(self) -> bool:
         async with self.engine.connect() as conn:
@@ -34,6 +59,8 @@ class GatewayService:
         """Fatal errors here (wrong credentials, unreachable PBX) propagate to the caller."""
         await upgrade(self.settings.database_url)
         self.engine = make_engine(self.settings.database_url, self.settings.database.echo)
+        self.store = CallStore(make_sessionmaker(self.engine))
+        self._writer = asyncio.create_task(self._write_calls(), name="call-writer")
         await self.ami.connect()
         await self.ari.connect()
         app = create_app({"ami": lambda: self.ami.connected, "ari": lambda: self.ari.connected,
@@ -49,5 +76,11 @@ class GatewayService:
             await self._runner.cleanup()
         await self.ari.close()
         await self.ami.close()
+        if self._writer:
+            try:
+                await asyncio.wait_for(self._finished.join(), 10)
+            except asyncio.TimeoutError:
+                log.error("%d finished calls not saved at shutdown", self._finished.qsize())
+            self._writer.cancel()
         if self.engine:
             await self.engine.dispose()
