@@ -79,6 +79,13 @@ class CallTracker:
         if leg and get("ChannelStateDesc") == "Up" and leg.answered_at is None:
             leg.answered_at = now
 
+    def _on_NewCallerid(self, get, now):
+        call = self._call_of(get)
+        if call and call.legs and call.legs[0].uniqueid == get("Uniqueid"):
+            num, name = get("CallerIDNum"), get("CallerIDName")
+            call.caller_number = call.caller_number or (None if num in _UNKNOWN else num)
+            call.caller_name = call.caller_name or (None if name in _UNKNOWN else name)
+
     def _on_Rename(self, get, now):
         call = self._call_of(get)
         leg = call.leg(get("Uniqueid")) if call else None

@@ -34,5 +34,6 @@ async def test_originated_local_calls_are_recorded_once_with_legs_and_timeline(s
         assert len(call.legs) == 2 and {l.direction for l in call.legs} == {"local"}
         assert call.timeline[0].kind is Kind.START and call.timeline[-1].kind is Kind.END
         assert call.ended_at is not None and call.hangup_cause is not None
+        assert call.caller_number == "3351234567"
     finally:
         await service.stop()

@@ -83,3 +83,13 @@ async def test_records_persist_once_per_call_on_both_backends(db_url):
     assert [e.kind for e in back.timeline] == [e.kind for e in call.timeline]
     assert back.timeline[3].data == {"queue": "billing", "agent": "agent1", "wait_s": "4"}
     assert back.hangup_cause == 16
+
+
+def test_caller_id_set_after_the_channel_exists_is_recorded():
+    _, (call,) = replay([
+        ev("Newchannel", Channel="Local/199@x-1;1", Uniqueid="2.1", Linkedid="2.1", CallerIDNum=""),
+        ev("NewCallerid", Channel="Local/199@x-1;1", Uniqueid="2.1", Linkedid="2.1",
+           CallerIDNum="3351234500", CallerIDName="Demo"),
+        ev("Hangup", Uniqueid="2.1", Linkedid="2.1", Cause="16"),
+    ])
+    assert (call.caller_number, call.caller_name) == ("3351234500", "Demo")
