@@ -32,6 +32,15 @@ class GatewayService:
         self._writer: asyncio.Task | None = None
         self._runner: web.AppRunner | None = None
         self.ami.on_event(self._on_ami_event)
+        self.ami.on_connected(self._resync)
+
+    async def _resync(self) -> None:
+        """After every (re)login: calls that ended while the link was down are closed once."""
+        if self.store is None:  # first login happens before the store exists: nothing to resync
+            return
+        channels = await self.ami.action_list("CoreShowChannels")
+        for call in self.tracker.resync({c.get("Uniqueid") for c in channels}):
+            self._finished.put_nowait(call)
 
     def _on_ami_event(self, event) -> None:
         """Runs on the AMI reader: never blocks; finished calls go to the writer task."""

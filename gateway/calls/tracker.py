@@ -128,6 +128,31 @@ class CallTracker:
             self._finished.popitem(last=False)
         return [call]
 
+    def resync(self, live_uniqueids: set[str], now: datetime | None = None) -> list[CallRecord]:
+        """After an AMI reconnect: close the calls none of whose channels still exist.
+
+        Their end is not known exactly (it happened while we were away): they are closed at
+        ``now`` with ``reconciled`` in the hangup event, so each still gets exactly one record.
+        """
+        now = now or datetime.now(timezone.utc)
+        done = []
+        for lid in list(self.live):
+            opened = self._open.get(lid, set())
+            if opened & live_uniqueids:
+                continue
+            call = self.live.pop(lid)
+            self._open.pop(lid, None)
+            for uid in opened:
+                self._channels.pop(uid, None)
+            for leg in call.legs:
+                leg.ended_at = leg.ended_at or now
+            call.ended_at = now
+            call.timeline.append(CallEvent(now, Kind.HANGUP, {"reconciled": True}))
+            call.timeline.append(CallEvent(now, Kind.END))
+            self._finished[lid] = None
+            done.append(call)
+        return done
+
     # -- contact-centre events ---------------------------------------------------------------
     def _on_QueueCallerJoin(self, get, now):
         self._mark(get, now, Kind.QUEUE_JOIN, queue=get("Queue"), position=get("Position"))

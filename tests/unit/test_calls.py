@@ -93,3 +93,12 @@ def test_caller_id_set_after_the_channel_exists_is_recorded():
         ev("Hangup", Uniqueid="2.1", Linkedid="2.1", Cause="16"),
     ])
     assert (call.caller_number, call.caller_name) == ("3351234500", "Demo")
+
+
+def test_resync_closes_calls_whose_channels_vanished_while_disconnected():
+    tracker, _ = replay(QUEUE_CALL[:4])
+    other, _ = replay([ev("Newchannel", Channel="PJSIP/caller2-3", Uniqueid="3.1", Linkedid="3.1")], tracker)
+    (closed,) = tracker.resync({"3.1"}, now=T0)
+    assert closed.linkedid == "1.1" and closed.timeline[-2].data == {"reconciled": True}
+    assert set(tracker.live) == {"3.1"}
+    assert tracker.handle(QUEUE_CALL[-1]) == []  # a late Hangup makes no second record
