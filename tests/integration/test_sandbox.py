@@ -42,11 +42,12 @@ async def test_ari_answers_with_the_generated_credentials_only(sandbox):
     a = sandbox.settings.asterisk
     url = f"http://{a.host}:{a.http_port}/ari/asterisk/info"
     async with aiohttp.ClientSession() as http:
-        good = aiohttp.BasicAuth(a.ari_username, a.ari_password.get_secret_value())
-        async with http.get(url, auth=good) as r:
+        good = {"Authorization": aiohttp.encode_basic_auth(a.ari_username, a.ari_password.get_secret_value())}
+        async with http.get(url, headers=good) as r:
             assert r.status == 200
             assert (await r.json())["system"]["version"].startswith("22.")
-        async with http.get(url, auth=aiohttp.BasicAuth(a.ari_username, "wrong")) as r:
+        bad = {"Authorization": aiohttp.encode_basic_auth(a.ari_username, "wrong")}
+        async with http.get(url, headers=bad) as r:
             assert r.status == 401
 
 
