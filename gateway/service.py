@@ -88,7 +88,7 @@ class GatewayService:
         if self._writer:
             try:
                 await asyncio.wait_for(self._finished.join(), 10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 log.error("%d finished calls not saved at shutdown", self._finished.qsize())
             self._writer.cancel()
         if self.engine:

@@ -101,7 +101,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
 
     @model_validator(mode="after")
-    def _ports_make_sense(self) -> "Settings":
+    def _ports_make_sense(self) -> Settings:
         a = self.asterisk
         if not (0 < a.rtp_start < a.rtp_end < 65536):
             raise ValueError(f"asterisk.rtp_start..rtp_end must be an increasing port range, got {a.rtp_start}..{a.rtp_end}")

@@ -95,7 +95,7 @@ class AMIClient:
         try:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(self._a.host, self._a.ami_port), self._cfg.action_timeout_s)
-        except (OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, OSError) as exc:
             raise AMIConnectionError(f"cannot reach AMI at {self._a.host}:{self._a.ami_port}: {exc}") from exc
         self._writer = writer
         self._reader_task = asyncio.create_task(self._read(reader, Parser(self._cfg.max_frame_bytes)),
@@ -141,7 +141,7 @@ class AMIClient:
             await asyncio.sleep(self._cfg.keepalive_interval_s)
             try:
                 await self.action("Ping")
-            except (AMIError, asyncio.TimeoutError):
+            except (TimeoutError, AMIError):
                 log.warning("AMI keepalive failed; reconnecting")
                 if self._reader_task:
                     self._reader_task.cancel()
@@ -202,8 +202,8 @@ class AMIClient:
     # -- actions -----------------------------------------------------------------------------
     async def action(self, name: str, *, _checked: bool = True, timeout: float | None = None,
                      **fields: object) -> Response:
-        if self._writer is None or (_checked and name != "Login" and not self._connected.is_set()
-                                    and name != "Ping"):
+        # Login runs before the link counts as connected; everything else needs a live link.
+        if self._writer is None or (_checked and not self._connected.is_set()):
             raise AMIConnectionError("AMI is not connected")
         aid = next(self._ids)
         fut: asyncio.Future[Response] = asyncio.get_running_loop().create_future()

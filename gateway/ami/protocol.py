@@ -171,7 +171,7 @@ class Parser:
                         headers["Output"] = out = [out]
                     out.append(line)  # Response: Follows command output lines
                 continue
-            v = v[1:] if v.startswith(" ") else v
+            v = v.removeprefix(" ")
             old = headers.get(k)
             if old is None:
                 headers[k] = v

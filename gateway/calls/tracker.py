@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.calls.model import CallEvent, CallRecord, Kind, Leg
@@ -37,7 +37,7 @@ class CallTracker:
             name, get = event.get("Event", ""), event.get
         else:
             name, get = event.name, event.get
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         fn = getattr(self, f"_on_{name}", None)
         return fn(get, now) or [] if fn else []
 
@@ -55,7 +55,7 @@ class CallTracker:
     def _on_Newchannel(self, get, now):
         uid, lid, chan = get("Uniqueid"), get("Linkedid") or get("Uniqueid"), get("Channel") or ""
         if not uid or uid in self._channels or lid in self._finished:
-            return None
+            return
         call = self.live.get(lid)
         endpoint, tech = _endpoint(chan)
         if call is None:
@@ -71,7 +71,7 @@ class CallTracker:
         call.legs.append(Leg(uid, chan, endpoint, direction, now))
         self._channels[uid] = lid
         self._open.setdefault(lid, set()).add(uid)
-        return None
+        return
 
     def _on_Newstate(self, get, now):
         call = self._call_of(get)
@@ -134,7 +134,7 @@ class CallTracker:
         Their end is not known exactly (it happened while we were away): they are closed at
         ``now`` with ``reconciled`` in the hangup event, so each still gets exactly one record.
         """
-        now = now or datetime.now(timezone.utc)
+        now = now or datetime.now(UTC)
         done = []
         for lid in list(self.live):
             opened = self._open.get(lid, set())
@@ -198,9 +198,9 @@ class CallTracker:
     def ivr_enter(self, linkedid: str, flow: str, now: datetime | None = None) -> None:
         call = self.live.get(linkedid)
         if call:
-            call.timeline.append(CallEvent(now or datetime.now(timezone.utc), Kind.IVR_ENTER, {"flow": flow}))
+            call.timeline.append(CallEvent(now or datetime.now(UTC), Kind.IVR_ENTER, {"flow": flow}))
 
     def ivr_leave(self, linkedid: str, now: datetime | None = None, **result: Any) -> None:
         call = self.live.get(linkedid)
         if call:
-            call.timeline.append(CallEvent(now or datetime.now(timezone.utc), Kind.IVR_LEAVE, result))
+            call.timeline.append(CallEvent(now or datetime.now(UTC), Kind.IVR_LEAVE, result))

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import shutil
 import signal
 import subprocess
 import time
@@ -196,6 +195,3 @@ def _alive(pid: int) -> bool:
         return False
     return state not in ("Z", "X")
 
-
-def have(cmd: str) -> bool:
-    return shutil.which(cmd) is not None

@@ -1,6 +1,6 @@
 """Call records from AMI events: one record per linkedid, legs and a typed timeline."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from gateway.calls.model import Kind
 from gateway.calls.store import CallStore
@@ -8,7 +8,7 @@ from gateway.calls.tracker import CallTracker
 from gateway.db.engine import make_engine, make_sessionmaker
 from gateway.db.migrate import upgrade
 
-T0 = datetime(2026, 11, 22, 10, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 22, 10, 0, tzinfo=UTC)
 
 
 def ev(name, **h):
@@ -97,7 +97,7 @@ def test_caller_id_set_after_the_channel_exists_is_recorded():
 
 def test_resync_closes_calls_whose_channels_vanished_while_disconnected():
     tracker, _ = replay(QUEUE_CALL[:4])
-    other, _ = replay([ev("Newchannel", Channel="PJSIP/caller2-3", Uniqueid="3.1", Linkedid="3.1")], tracker)
+    replay([ev("Newchannel", Channel="PJSIP/caller2-3", Uniqueid="3.1", Linkedid="3.1")], tracker)
     (closed,) = tracker.resync({"3.1"}, now=T0)
     assert closed.linkedid == "1.1" and closed.timeline[-2].data == {"reconciled": True}
     assert set(tracker.live) == {"3.1"}
