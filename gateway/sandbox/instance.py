@@ -21,6 +21,10 @@ from gateway.sandbox.rootfs import ensure_rootfs
 from gateway.settings import Settings
 
 
+# Test and demo phones: callers dial in, agents answer queue calls.
+PHONES = tuple(f"caller{i}" for i in range(1, 5)) + tuple(f"agent{i}" for i in range(1, 5))
+
+
 class SandboxError(Exception):
     """Something the operator can fix (not root, port in use, boot failed...)."""
 
@@ -45,11 +49,16 @@ class Sandbox:
             if given is not None:
                 creds[key] = given.get_secret_value()
             creds.setdefault(key, secrets.token_urlsafe(18))
+        for phone in PHONES:
+            creds.setdefault(f"sip:{phone}", secrets.token_urlsafe(12))
         self.state_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as fh:
             json.dump(creds, fh)
         return creds
+
+    def phone_password(self, endpoint: str) -> str:
+        return self.credentials()[f"sip:{endpoint}"]
 
     def effective_settings(self) -> Settings:
         """These settings with the instance's credentials filled in."""
@@ -88,7 +97,8 @@ class Sandbox:
         for sub in ("etc", "db", "spool", "run", "log"):
             (inst / sub).mkdir(parents=True, exist_ok=True)
         for name, text in render_all(self.settings, ami_password=c["ami_password"],
-                                     ari_password=c["ari_password"], base=self.base).items():
+                                     ari_password=c["ari_password"], base=self.base,
+                                     phones={p: c[f"sip:{p}"] for p in PHONES}).items():
             path = inst / "etc" / name
             path.write_text(text)
             path.chmod(0o600)

@@ -7,7 +7,8 @@ from gateway.settings import Settings
 def render(**asterisk):
     s = Settings(asterisk={"sip_port": 15060, "ami_port": 15038, "http_port": 18088,
                            "rtp_start": 30000, "rtp_end": 30099, **asterisk})
-    return render_all(s, ami_password="amipw", ari_password="aripw", base="/var/lib/centralino/t")
+    return render_all(s, ami_password="amipw", ari_password="aripw", base="/var/lib/centralino/t",
+                      phones={"caller1": "c1pw", "agent1": "a1pw"})
 
 
 def test_every_listener_binds_the_configured_host_and_port():
@@ -32,3 +33,20 @@ def test_instances_keep_their_own_directories():
 
 def test_no_anonymous_endpoint_is_rendered():
     assert "anonymous" not in render()["pjsip.conf"].split("\n", 1)[1].lower()
+
+
+def test_each_phone_authenticates_with_its_own_generated_password():
+    pjsip = render()["pjsip.conf"]
+    assert "username = caller1\npassword = c1pw" in pjsip
+    assert "username = agent1\npassword = a1pw" in pjsip
+    assert "[anonymous]" not in pjsip.lower()
+
+
+def test_every_queue_has_a_direct_number_and_a_context_the_ivr_can_continue_into():
+    conf = render()
+    ext = conf["extensions.conf"]
+    for number, queue in zip(range(6001, 6005), ("billing", "lost_card", "tech_support", "general")):
+        assert f"exten => {number},1,Goto(centralino-queues,{queue},1)" in ext
+        assert f"exten => {queue},1,Answer()" in ext
+        assert f"[{queue}](queue-defaults)" in conf["queues.conf"]
+    assert "member => PJSIP/agent1,0,agent1" in conf["queues.conf"]
