@@ -166,13 +166,15 @@ class Event(_Headers):
 
 @dataclass(slots=True)
 class Response(_Headers):
-    """The answer to one action; ``output`` holds ``Command`` output lines."""
+    """The answer to one action; ``output`` holds ``Command`` output lines, ``events`` the list
+    events of an action answered with ``EventList: start`` (filled in by the connector)."""
 
     action_id: str | None
     success: bool
     message: str | None
     headers: dict[str, HeaderValue] = field(repr=False)
     output: list[str] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list, repr=False)
 
 
 @dataclass(slots=True)
