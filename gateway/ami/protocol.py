@@ -16,10 +16,12 @@ plain string, so the common single value stays cheap; ``get()`` returns the firs
 ``get_all()`` every value.
 
 Why events parse their headers lazily: most AMI traffic (VarSet, Newexten, RTCP for calls nobody
-watches) is dispatched by name and then ignored, and building a dict of ~15 strings per event is
-most of the cost of parsing. The parser still checks every line of every frame up front, so
-malformed input is reported here, at once, not when a consumer happens to look. ``Event.get()``
-finds a value in the raw frame without building the dict; ``Event.headers`` builds it once.
+watches) is dispatched by name and then ignored, and building a dict of ~25 strings per event is
+most of the cost of parsing. The parser still checks every line of every frame up front (a few
+C-level scans per read, see ``Parser.feed``), so malformed input is reported here, at once, not
+when a consumer happens to look. ``Event.get()`` finds a value in the raw frame without building
+the dict; ``Event.headers`` builds it once. Frames are kept with ``\r\n`` line ends, as
+Asterisk sends them, so the common read needs no copy; bare ``\n`` input is converted.
 
 Errors. Bad input yields a :class:`ProtocolError` *in the message stream* (never raised) and
 parsing continues with the next frame:
@@ -43,7 +45,8 @@ from operator import methodcaller
 HeaderValue = str | list[str]
 
 _split_kv = methodcaller("split", ": ", 1)
-_two_seps = re.compile(r": [^\n]*: ").search  # a line with ": " twice (a colon in a value)
+# A line with ": " twice (a colon in a value); valid only on text without stray \r or \n.
+_two_seps = re.compile(r": [^\r]*: ").search
 _END_COMMAND = "--END COMMAND--"
 _SNIPPET = 200
 
@@ -64,8 +67,8 @@ class ProtocolError(Exception):
 
 
 def parse_headers(text: str) -> tuple[dict[str, HeaderValue], list[str]]:
-    """``Key: Value`` lines (joined by ``\\n``) -> headers, plus the lines that were not headers."""
-    lines = text.split("\n")
+    """``Key: Value`` lines (joined by ``\r\n``) -> headers, plus the lines that were not headers."""
+    lines = text.split("\r\n")
     try:
         headers = dict(map(_split_kv, lines))
         if len(headers) == len(lines):
@@ -123,7 +126,11 @@ class _Headers:
 
 @dataclass(slots=True)
 class Event(_Headers):
-    """An AMI event. ``raw`` is the frame text (lines joined by ``\\n``); headers parse lazily."""
+    """An AMI event: ``name`` and its headers (parsed from ``raw`` on first use).
+
+    ``raw`` is the frame text, lines joined by ``\r\n``. Build events with :class:`Parser` or
+    :meth:`from_headers`: a bare ``Event(name, raw)`` trusts ``raw`` to be checked already.
+    """
 
     name: str
     raw: str = field(repr=False)
@@ -133,14 +140,22 @@ class Event(_Headers):
     def from_headers(cls, headers: dict[str, str]) -> Event:
         """Build an event from a dict (tests, recordings); ``Event`` must be one of the keys."""
         name = headers.get("Event", "")
-        body = "\n".join(f"{k}: {v}" for k, v in headers.items() if k != "Event")
-        return cls(name, f"Event: {name}\n{body}" if body else f"Event: {name}")
+        lines = [f"Event: {name}"] + [f"{k}: {v}" for k, v in headers.items() if k != "Event"]
+        raw = "\r\n".join(lines)
+        return cls(name, raw, parse_headers(raw)[0])
 
     @property
     def headers(self) -> dict[str, HeaderValue]:
         h = self._headers
         if h is None:
-            h = self._headers = parse_headers(self.raw)[0]
+            # The parser checked every line holds ": " exactly once, so the frame splits into
+            # key, value, key, value... in two C calls. A repeated key needs lists: slow path.
+            t = self.raw.replace("\r\n", ": ").split(": ")
+            it = iter(t)
+            h = dict(zip(it, it))
+            if 2 * len(h) != len(t):
+                h = parse_headers(self.raw)[0]
+            self._headers = h
         return h
 
     def get(self, key: str, default: str | None = None) -> str | None:
@@ -150,16 +165,16 @@ class Event(_Headers):
             if raw.startswith(probe):
                 i = len(probe)
             else:
-                i = raw.find("\n" + probe)
+                i = raw.find("\r\n" + probe)
                 if i < 0:
                     # Not there as sent: only build the dict if some spelling of it might be.
                     lowered = raw.lower()
                     lk = key.lower() + ":"
-                    if not lowered.startswith(lk) and lowered.find("\n" + lk) < 0:
+                    if not lowered.startswith(lk) and lowered.find("\r\n" + lk) < 0:
                         return default
                     return _Headers.get(self, key, default)
-                i += len(probe) + 1
-            j = raw.find("\n", i)
+                i += len(probe) + 2
+            j = raw.find("\r\n", i)
             return raw[i:] if j < 0 else raw[i:j]
         return _Headers.get(self, key, default)
 
@@ -194,7 +209,7 @@ def _bad_lines_error(what: str, bad: list[str], frame: str) -> ProtocolError:
 
 
 def _parse_response(frame: str) -> list[Parsed]:
-    if frame.startswith("Response: Follows\n") or frame.lower().startswith("response: follows\n"):
+    if frame.startswith("Response: Follows\r\n") or frame.lower().startswith("response: follows\r\n"):
         return [_parse_follows(frame)]
     headers, bad = parse_headers(frame)
     status = _first(_lookup(headers, "Response")) or ""
@@ -213,7 +228,7 @@ def _parse_response(frame: str) -> list[Parsed]:
 
 def _parse_follows(frame: str) -> Response:
     """Legacy command output: headers first, then free text up to ``--END COMMAND--``."""
-    lines = frame.split("\n")
+    lines = frame.split("\r\n")
     headers: dict[str, HeaderValue] = {}
     i = 0
     for i, line in enumerate(lines):
@@ -231,18 +246,10 @@ def _parse_follows(frame: str) -> Response:
 
 
 def _parse_frame(frame: str) -> list[Parsed]:
-    if frame.startswith("Event: "):
-        nl = frame.find("\n")
-        name = frame[7:] if nl < 0 else frame[7:nl]
-        # n lines, n separators, none with two: every line is "Key: Value" (pigeonhole).
-        if frame.count(": ") == frame.count("\n") + 1 and _two_seps(frame) is None:
-            return [Event(name, frame)]
-        headers, bad = parse_headers(frame)
-        ev = Event(name, frame, headers)
-        return [ev, _bad_lines_error(f"Event {name}", bad, frame)] if bad else [ev]
+    """Any one frame (``\r\n`` line ends), exactly checked: the path off the fast one."""
     if frame.startswith("Response: "):
         return _parse_response(frame)
-    headers, bad = parse_headers(frame)  # unusual spelling ("event: x") or garbage
+    headers, bad = parse_headers(frame)
     name = _first(_lookup(headers, "Event"))
     if name is not None:
         ev = Event(name, frame, headers)
@@ -273,6 +280,29 @@ class Parser:
             if self._banner_pending:
                 self._buf = buf
                 return out
+        cut = buf.rfind(b"\r\n\r\n")
+        if cut >= 0 and not self._skipping and self._follows is None and cut <= self._max:
+            # Fast path, the usual read from Asterisk. A few C-level scans prove every frame
+            # well-formed: no stray \r or \n; the lines holding ": " are exactly the lines that
+            # are not blank separators; no line holds it twice (so each holds it once).
+            done = buf[:cut]
+            crlf = done.count(b"\r\n")
+            if crlf == done.count(b"\n") == done.count(b"\r"):
+                text = done.decode("utf-8", "replace")
+                frames = text.split("\r\n\r\n")
+                if text.count(": ") == crlf - len(frames) + 2 and _two_seps(text) is None:
+                    self._buf = self._hold(buf[cut + 4:], out)
+                    for frame in frames:
+                        if frame.startswith("Event: ") and self._follows is None:
+                            nl = frame.find("\r\n")
+                            out.append(Event(frame[7:] if nl < 0 else frame[7:nl], frame))
+                        else:
+                            self._frame(frame, out)
+                    return out
+        return self._feed_general(buf, out)
+
+    def _feed_general(self, buf: bytes, out: list[Parsed]) -> list[Parsed]:
+        """Bare ``\n`` line ends, garbage, oversized or legacy frames: normalise, check each."""
         keep = b""
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n")
@@ -280,39 +310,23 @@ class Parser:
                 buf, keep = buf[:-1], b"\r"
         cut = buf.rfind(b"\n\n")
         if cut < 0:
-            self._buf = self._hold(buf, out) + keep
+            self._buf = self._hold(buf.replace(b"\n", b"\r\n"), out) + keep
             return out
         done, rest = buf[:cut], buf[cut + 2:]
-        self._buf = self._hold(rest, out) + keep
-        if not self._skipping and len(done) <= self._max:
-            text = done.decode("utf-8", "replace")
-            frames = text.split("\n\n")
-            # Whole-read check, three C-level scans: if the lines holding ": " are exactly the
-            # lines that are not blank separators and none holds it twice, every frame is
-            # well-formed "Key: Value" lines and needs no per-frame check.
-            if (self._follows is None and _two_seps(text) is None
-                    and text.count(": ") == text.count("\n") - len(frames) + 2):
-                for frame in frames:
-                    if frame.startswith("Event: ") and self._follows is None:
-                        nl = frame.find("\n")
-                        out.append(Event(frame[7:] if nl < 0 else frame[7:nl], frame))
-                    else:
-                        self._frame(frame, out)
-                return out
-        else:
+        self._buf = self._hold(rest.replace(b"\n", b"\r\n"), out) + keep
+        if self._skipping or len(done) > self._max:
             frames = self._drop_oversized(done, out)
+        else:
+            frames = done.decode("utf-8", "replace").split("\n\n")
         for frame in frames:
-            self._frame(frame, out)
+            if frame:
+                self._frame(frame.strip("\n").replace("\n", "\r\n"), out)
         return out
 
     def _frame(self, frame: str, out: list[Parsed]) -> None:
         if not frame:
             return
-        if frame[0] == "\n" or frame[-1] == "\n":
-            frame = frame.strip("\n")
-            if not frame:
-                return
-        if self._follows is not None or frame.startswith("Response: Follows\n"):
+        if self._follows is not None or frame.startswith("Response: Follows\r\n"):
             frame = self._join_follows(frame, out)
             if frame is None:
                 return
@@ -339,7 +353,7 @@ class Parser:
             out.append(ProtocolError(f"frame exceeds {self._max} bytes before its end; dropped",
                                      rest[:_SNIPPET].decode("utf-8", "replace")))
             self._skipping = True
-        return rest[-1:] if rest[-1:] == b"\n" else b""  # a "\n" may be half of the blank line
+        return rest[-3:]  # may be the start of the blank line that ends it
 
     def _drop_oversized(self, done: bytes, out: list[Parsed]) -> list[str]:
         frames = done.split(b"\n\n")
@@ -364,10 +378,10 @@ class Parser:
         pending, self._follows = self._follows, None
         if pending is not None:
             if not frame.startswith(("Event: ", "Response: ")):
-                frame = pending + "\n\n" + frame
+                frame = pending + "\r\n\r\n" + frame
             else:
                 out.append(_parse_follows(pending))
-                if not frame.startswith("Response: Follows\n"):
+                if not frame.startswith("Response: Follows\r\n"):
                     return frame
         if _END_COMMAND in frame:
             return frame

@@ -69,14 +69,23 @@ class ARIClient:
             raise ARIError(f"cannot reach ARI at {self._base}: {exc}") from exc
 
     async def connect(self) -> None:
-        """Check credentials now (fatal at start), then keep the events websocket open."""
+        """Check credentials now (fatal at start), then keep the events websocket open.
+
+        Returns only once the websocket is open: until then Asterisk has no Stasis app to hand
+        calls to, and a gateway that reports itself started must be able to take them."""
         self._session = aiohttp.ClientSession()
         try:
             await self.request("GET", "/asterisk/info")
         except ARIError:
             await self._session.close()
             raise
+        self._opened = asyncio.Event()
         self._task = asyncio.create_task(self._supervise(), name="ari-events")
+        try:
+            await asyncio.wait_for(self._opened.wait(), self._cfg.action_timeout_s)
+        except TimeoutError:
+            await self.close()
+            raise ARIError(f"ARI events websocket at {self._base} did not open") from None
 
     async def close(self) -> None:
         if self._task:
@@ -92,6 +101,7 @@ class ARIClient:
             try:
                 async with self._session.ws_connect(url, headers=self._headers, heartbeat=20) as ws:
                     self.connected = True
+                    self._opened.set()
                     delay = self._cfg.reconnect_initial_s
                     async for msg in ws:
                         if msg.type == aiohttp.WSMsgType.TEXT:

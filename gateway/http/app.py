@@ -1,4 +1,4 @@
-"""The gateway's HTTP app: liveness and readiness probes (the APIs plug in here)."""
+"""The gateway's HTTP app: liveness and readiness probes; components add their routes to it."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ ReadinessCheck = Callable[[], Awaitable[bool] | bool]
 
 
 def create_app(checks: dict[str, ReadinessCheck]) -> web.Application:
-    """``checks`` name each link readiness depends on (AMI, ARI, database)."""
+    """``checks`` name each link readiness depends on (AMI, ARI, database); the dict is read on
+    every request, so components may add checks during their ``setup``."""
 
     async def healthz(_: web.Request) -> web.Response:
         return web.json_response({"status": "ok"})

@@ -266,7 +266,7 @@ def test_legacy_follows_without_its_end_marker_does_not_swallow_events():
 # --- parse_headers and Event helpers --------------------------------------------------------
 
 def test_parse_headers_returns_the_lines_it_could_not_read():
-    headers, bad = parse_headers("A: 1\nnope\nB:2\nA: 3")
+    headers, bad = parse_headers("A: 1\r\nnope\r\nB:2\r\nA: 3")
     assert headers == {"A": ["1", "3"], "B": "2"} and bad == ["nope"]
 
 
