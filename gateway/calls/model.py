@@ -54,6 +54,15 @@ class CallRecord:
     ended_at: datetime | None = None
     hangup_cause: int | None = None
     hangup_cause_text: str | None = None
+    # Summary, kept in step with the timeline so dashboards need no timeline scan:
+    queue: str | None = None  # the last queue the caller joined
+    agent: str | None = None  # the last agent connected (queue member name)
+    transfers: int = 0
+    intent: str | None = None  # from the IVR (None: no intent, or no IVR)
+    intent_confidence: float | None = None
+    language: str | None = None
+    ivr_via: str | None = None  # speech | dtmf | fallback | hangup
+    transcript_id: int | None = None
     legs: list[Leg] = field(default_factory=list)
     timeline: list[CallEvent] = field(default_factory=list)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, String
+from sqlalchemy import JSON, Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from gateway.db.base import Base
@@ -14,13 +14,21 @@ from gateway.db.base import Base
 class CallRow(Base):
     __tablename__ = "calls"
     linkedid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    started_at: Mapped[datetime]
+    started_at: Mapped[datetime] = mapped_column(index=True)
     ended_at: Mapped[datetime | None]
     caller_number: Mapped[str | None] = mapped_column(String(64), index=True)
     caller_name: Mapped[str | None] = mapped_column(String(128))
     dialled: Mapped[str | None] = mapped_column(String(64))
     hangup_cause: Mapped[int | None] = mapped_column(Integer)
     hangup_cause_text: Mapped[str | None] = mapped_column(String(128))
+    queue: Mapped[str | None] = mapped_column(String(64), index=True)
+    agent: Mapped[str | None] = mapped_column(String(64), index=True)
+    transfers: Mapped[int] = mapped_column(Integer, default=0)
+    intent: Mapped[str | None] = mapped_column(String(64), index=True)
+    intent_confidence: Mapped[float | None] = mapped_column(Float)
+    language: Mapped[str | None] = mapped_column(String(16))
+    ivr_via: Mapped[str | None] = mapped_column(String(16))
+    transcript_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class LegRow(Base):

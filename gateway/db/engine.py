@@ -50,3 +50,8 @@ def make_engine(url: str, echo: bool = False) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def make_url_safe(url: str) -> str:
+    """The URL with its password hidden, for messages and logs."""
+    return make_url(normalise_url(url)).render_as_string(hide_password=True)

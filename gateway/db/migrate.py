@@ -7,14 +7,17 @@ Each domain (calls, CTI, quality) keeps its own migration branch off ``0001_base
 from __future__ import annotations
 
 import asyncio
+import logging
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from sqlalchemy.engine import make_url
 
 from gateway.db.engine import normalise_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin
 
 
 def alembic_config(url: str) -> Config:
@@ -25,6 +28,9 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade_sync(url: str, target: str = "heads") -> None:
+    u = make_url(normalise_url(url))
+    if u.get_backend_name() == "sqlite" and u.database and u.database != ":memory:":
+        Path(u.database).parent.mkdir(parents=True, exist_ok=True)
     command.upgrade(alembic_config(url), target)
 
 

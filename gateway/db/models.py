@@ -9,6 +9,7 @@ MODEL_MODULES = (
     "gateway.calls.orm",
     "cti.orm",
     "gateway.quality.orm",
+    "gateway.ivr.orm",
 )
 
 

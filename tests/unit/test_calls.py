@@ -99,6 +99,81 @@ def test_resync_closes_calls_whose_channels_vanished_while_disconnected():
     tracker, _ = replay(QUEUE_CALL[:4])
     replay([ev("Newchannel", Channel="PJSIP/caller2-3", Uniqueid="3.1", Linkedid="3.1")], tracker)
     (closed,) = tracker.resync({"3.1"}, now=T0)
-    assert closed.linkedid == "1.1" and closed.timeline[-2].data == {"reconciled": True}
+    assert closed.linkedid == "1.1" and closed.timeline[-2].data == {"reconciled": "link_lost"}
     assert set(tracker.live) == {"3.1"}
     assert tracker.handle(QUEUE_CALL[-1]) == []  # a late Hangup makes no second record
+
+
+def test_the_summary_names_the_last_queue_and_agent_and_counts_transfers():
+    transfer = ev("BlindTransfer", TransfererLinkedid="1.1", Extension="6002")
+    _, (call,) = replay(QUEUE_CALL[:-1] + [transfer] + QUEUE_CALL[-1:])
+    assert (call.queue, call.agent, call.transfers) == ("billing", "agent1", 1)
+
+
+def test_the_ivr_result_fills_the_summary_and_the_timeline():
+    tracker, _ = replay(QUEUE_CALL[:1])
+    tracker.ivr_enter("1.1", "demo-en", now=T0)
+    tracker.ivr_leave("1.1", now=T0, intent="billing", confidence=0.91, language="en",
+                      via="speech", transcript_id=7, transcript="a question about my bill")
+    _, (call,) = replay(QUEUE_CALL[1:], tracker)
+    assert (call.intent, call.intent_confidence, call.language, call.ivr_via, call.transcript_id) == (
+        "billing", 0.91, "en", "speech", 7)
+    assert call.timeline[2].kind is Kind.IVR_LEAVE and call.timeline[2].data["via"] == "speech"
+
+
+async def test_the_summary_is_stored_with_the_record(db_url):
+    await upgrade(db_url)
+    engine = make_engine(db_url)
+    store = CallStore(make_sessionmaker(engine))
+    tracker, _ = replay(QUEUE_CALL[:1])
+    tracker.ivr_leave("1.1", intent="lost_card", confidence=0.75, language="en", via="dtmf")
+    _, (call,) = replay(QUEUE_CALL[1:], tracker)
+    await store.save(call)
+    back = await store.get("1.1")
+    await engine.dispose()
+    assert (back.queue, back.agent, back.intent, back.intent_confidence, back.ivr_via) == (
+        "billing", "agent1", "lost_card", 0.75, "dtmf")
+
+
+def test_the_gateways_own_media_channels_are_neither_calls_nor_legs():
+    snoop = [ev("Newchannel", Channel="Snoop/1.1-00000000", Uniqueid="ivr-snoop-1", Linkedid="ivr-snoop-1"),
+             ev("Newchannel", Channel="UnicastRTP/127.0.0.1:4000-0x1", Uniqueid="ivr-media-1",
+                Linkedid="ivr-media-1")]
+    tracker, done = replay(QUEUE_CALL[:2] + snoop + [ev("Hangup", Uniqueid="ivr-snoop-1", Cause="16"),
+                                                       ev("Hangup", Uniqueid="ivr-media-1", Cause="16")])
+    assert done == [] and list(tracker.live) == ["1.1"] and len(tracker.live["1.1"].legs) == 1
+    _, (call,) = replay(QUEUE_CALL[2:], tracker)
+    assert [l.uniqueid for l in call.legs] == ["1.1", "1.2"]
+
+
+def test_a_caller_who_hangs_up_in_the_ivr_is_held_until_the_ivr_reports():
+    tracker, _ = replay(QUEUE_CALL[:1])
+    tracker.ivr_enter("1.1", "demo-en", now=T0)
+    hangup = ev("Hangup", Uniqueid="1.1", Linkedid="1.1", Cause="16")
+    assert tracker.handle(hangup, now=T0 + timedelta(seconds=5)) == []
+    assert tracker.due(T0 + timedelta(seconds=5)) == [] and tracker.knows("1.1")
+    tracker.ivr_leave("1.1", now=T0 + timedelta(seconds=5.2), via="hangup", transcript_id=9,
+                      language="en")
+    (call,) = tracker.due(T0 + timedelta(seconds=5.2))
+    assert (call.ivr_via, call.transcript_id) == ("hangup", 9)
+    assert [e.kind for e in call.timeline] == [Kind.START, Kind.IVR_ENTER, Kind.IVR_LEAVE,
+                                               Kind.HANGUP, Kind.END]
+    assert call.timeline[2].at == call.ended_at  # never after the call ended
+    assert tracker.due(T0 + timedelta(seconds=60)) == []  # exactly once
+
+
+def test_a_held_call_is_released_after_the_grace_even_without_an_ivr_result():
+    tracker, _ = replay(QUEUE_CALL[:1])
+    tracker.ivr_enter("1.1", "demo-en", now=T0)
+    tracker.handle(ev("Hangup", Uniqueid="1.1", Linkedid="1.1", Cause="16"), now=T0)
+    assert tracker.due(T0 + timedelta(seconds=2.9)) == []
+    (call,) = tracker.due(T0 + timedelta(seconds=3))
+    assert call.linkedid == "1.1"
+
+
+def test_a_call_that_left_the_ivr_is_not_held():
+    tracker, _ = replay(QUEUE_CALL[:1])
+    tracker.ivr_enter("1.1", "demo-en", now=T0)
+    tracker.ivr_leave("1.1", now=T0, intent="billing", via="speech")
+    (call,) = tracker.handle(ev("Hangup", Uniqueid="1.1", Linkedid="1.1", Cause="16"), now=T0)
+    assert call.intent == "billing"

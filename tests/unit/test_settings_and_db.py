@@ -49,3 +49,28 @@ async def test_migrations_upgrade_every_branch_on_each_backend(db_url):
         tables = await conn.run_sync(lambda c: inspect(c).get_table_names())
     await engine.dispose()
     assert "alembic_version" in tables
+
+
+def test_db_upgrade_creates_the_sqlite_file_and_reports_every_branch_head(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, CENTRALINO_DATA_DIR=str(tmp_path / "new" / "dir"))
+    cli = [sys.executable, "-m", "gateway.cli.entry", "--log-level", "WARNING", "db"]
+    r = subprocess.run(cli + ["upgrade"], env=env, capture_output=True, text=True, check=False)
+    assert r.returncode == 0 and "is up to date" in r.stdout, r.stderr
+    r = subprocess.run(cli + ["current"], env=env, capture_output=True, text=True, check=False)
+    assert "0004_asterisk_cel" in r.stdout.split()
+
+
+def test_db_upgrade_on_an_unreachable_server_is_one_clear_line_without_the_password():
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, CENTRALINO_DATABASE__URL="postgresql://u:topsecret@127.0.0.1:1/x")
+    r = subprocess.run([sys.executable, "-m", "gateway.cli.entry", "db", "upgrade"], env=env,
+                       capture_output=True, text=True, check=False, timeout=60)
+    assert r.returncode == 1 and "migration failed on postgresql+asyncpg://u:***@127.0.0.1:1/x" in r.stderr
+    assert "topsecret" not in r.stderr + r.stdout and "Traceback" not in r.stderr
