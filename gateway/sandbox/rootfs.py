@@ -34,7 +34,7 @@ def ensure_rootfs(cache_dir: Path) -> Path:
         ["chroot", str(tmp), "apt-get", "clean"],
     ]
     for i, cmd in enumerate(steps):
-        r = subprocess.run(cmd, capture_output=True, text=True)
+        r = subprocess.run(cmd, check=False, capture_output=True, text=True)
         if r.returncode != 0:
             tail = (r.stderr or r.stdout).strip().splitlines()[-5:]
             hint = " (no network to the Debian mirror?)" if i < 3 else ""
