@@ -5,9 +5,9 @@ RTCP already reports (loss, jitter, RTT) and the negotiated codec, without liste
 
 R = Ro - Is - Id - Ie,eff + A   (G.107 (06/2015) eq. 7-1)
 
-* ``Ro`` (basic signal-to-noise) and ``Is`` (simultaneous impairments) depend only on the
+* ``Ro`` (basic signal-to-noise) and ``Is`` (simultaneous impairments) depend on the
   loudness/noise parameters, left at the G.107 defaults (Table 3), with which an undisturbed
-  G.711 connection rates R = 93.2.
+  G.711 connection rates R = 93.2 (``Is`` also sees the echo delay T through STMRo).
 * ``Id`` (delay impairment) comes from the one-way mouth-to-ear delay ``Ta``. With echo
   cancellation in place (TELR 65 dB default) we use the usual planning simplification
   ``T = Ta`` (talker echo path) and ``Tr = 2 * Ta`` (listener echo round trip).
@@ -17,8 +17,12 @@ R = Ro - Is - Id - Ie,eff + A   (G.107 (06/2015) eq. 7-1)
 
 Mouth-to-ear delay from network figures (see :func:`mouth_to_ear_delay_ms`): half the RTCP
 round-trip time (the network one-way part) + the receive jitter buffer (nominally twice the
-measured interarrival jitter, at least one packet) + packetisation (frame size x frames per
-packet) + the codec's look-ahead.
+measured interarrival jitter, at least one packet) + packetisation (the RTP packet time) + the
+codec's look-ahead.
+
+Deliberate deviations, each worth less than 0.25 R: ``Idte`` is kept >= 0 (the G.107 fit dips
+slightly below zero for T of a few ms, which would make R rise with delay), and MOS is clamped
+to >= 1 where the Annex B cubic dips under it (0 < R < 6.5).
 """
 
 from __future__ import annotations
@@ -29,36 +33,51 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class Codec:
-    """Planning values of one codec. ``ie``/``bpl`` per ITU-T G.113 Appendix I unless noted."""
+    """Planning values of one codec: ``ie``/``bpl`` for the E-model, and the timing that goes
+    into the mouth-to-ear delay: ``packet_ms`` is the usual RTP packet (ptime) Asterisk and
+    common phones send, ``lookahead_ms`` the encoder's look-ahead."""
 
     name: str
     ie: float
     bpl: float
-    frame_ms: float
+    packet_ms: float
     lookahead_ms: float = 0.0
+    source: str = ""
 
 
-# Sources: G.113 Appendix I (Ie, Table I.1; Bpl, Table I.3). G.711 with PLC per G.711 App. I: Bpl
-# 25.1; without PLC 4.3. G.729A (+VAD): Ie 11, Bpl 19.0. GSM-FR 06.10: Ie 20 (Table I.1); G.113
-# gives no Bpl for it, 10 is the value used by common planning tools (e.g. ETSI TR 102 024).
-# iLBC 15.2 kbit/s: Ie 10, Bpl 32 (ETSI TS 101 329-5 Annex E / RFC 3951 planning figures).
-# G.722 64 kbit/s scored on the narrowband scale: Ie 0 with PLC Bpl 25.1 (G.722 App. IV PLC),
-# a conservative choice: the wideband E-model (G.107.1) would rate it higher.
+# Ie: ITU-T G.113 Appendix I, Table I.1. Bpl: G.113 Appendix I, Table I.3 where it has one.
+# Where G.113 has no value the figure is a labelled planning choice, never presented as ITU's.
 CODECS: dict[str, Codec] = {
     c.name: c
     for c in (
-        Codec("pcmu", ie=0.0, bpl=25.1, frame_ms=20.0),
-        Codec("pcma", ie=0.0, bpl=25.1, frame_ms=20.0),
-        Codec("pcmu-noplc", ie=0.0, bpl=4.3, frame_ms=20.0),
-        Codec("pcma-noplc", ie=0.0, bpl=4.3, frame_ms=20.0),
-        Codec("g722", ie=0.0, bpl=25.1, frame_ms=20.0),
-        Codec("gsm", ie=20.0, bpl=10.0, frame_ms=20.0),
-        Codec("ilbc", ie=10.0, bpl=32.0, frame_ms=30.0),
-        Codec("g729a", ie=11.0, bpl=19.0, frame_ms=10.0, lookahead_ms=5.0),
+        # G.711 + PLC per G.711 Appendix I: Ie 0, Bpl 25.1 (Table I.3, measured with 10 ms
+        # packets; used for 20 ms too, which if anything under-rates PLC at 20 ms).
+        Codec("pcmu", ie=0.0, bpl=25.1, packet_ms=20.0, source="G.113 I.1/I.3"),
+        Codec("pcma", ie=0.0, bpl=25.1, packet_ms=20.0, source="G.113 I.1/I.3"),
+        # G.711 without concealment (silence for a lost packet): Bpl 4.3 (Table I.3).
+        Codec("pcmu-noplc", ie=0.0, bpl=4.3, packet_ms=20.0, source="G.113 I.1/I.3"),
+        Codec("pcma-noplc", ie=0.0, bpl=4.3, packet_ms=20.0, source="G.113 I.1/I.3"),
+        # G.722 is wideband: G.113 gives it only on the wideband scale (G.107.1). On this
+        # narrowband scale we rate it no worse than G.711 with PLC (Ie 0, Bpl 25.1): a floor.
+        Codec("g722", ie=0.0, bpl=25.1, packet_ms=20.0, source="planning choice: as G.711+PLC"),
+        # GSM 06.10 full rate: Ie 20 (Table I.1). G.113 publishes no Bpl for it; 10.0 is the
+        # GSM-EFR figure of Table I.3 (same frame structure and concealment of GSM 06.11).
+        Codec("gsm", ie=20.0, bpl=10.0, packet_ms=20.0, source="Ie G.113 I.1; Bpl of GSM-EFR"),
+        # iLBC (RFC 3951) is not in G.113. 30 ms mode (13.33 kbit/s, the default of Asterisk
+        # and pjsua): 10 ms look-ahead; 20 ms mode (15.2 kbit/s): 5 ms. Ie 10 / Bpl 32 are the
+        # planning figures common in the literature for its frame-independent coding.
+        Codec("ilbc", ie=10.0, bpl=32.0, packet_ms=30.0, lookahead_ms=10.0,
+              source="not in G.113: literature planning figures"),
+        Codec("ilbc20", ie=10.0, bpl=32.0, packet_ms=20.0, lookahead_ms=5.0,
+              source="not in G.113: literature planning figures"),
+        # G.729A (+VAD): Ie 11, Bpl 19.0 (Tables I.1/I.3, 20 ms packets = two 10 ms frames);
+        # 5 ms look-ahead.
+        Codec("g729a", ie=11.0, bpl=19.0, packet_ms=20.0, lookahead_ms=5.0,
+              source="G.113 I.1/I.3"),
     )
 }
 ALIASES = {"ulaw": "pcmu", "g711u": "pcmu", "alaw": "pcma", "g711a": "pcma", "g729": "g729a",
-           "gsm-fr": "gsm", "gsmfr": "gsm", "g711": "pcmu"}
+           "gsm-fr": "gsm", "gsmfr": "gsm", "g711": "pcmu", "ilbc30": "ilbc"}
 
 
 class UnknownCodec(ValueError):
@@ -67,7 +86,8 @@ class UnknownCodec(ValueError):
 
 
 def codec(name: str) -> Codec:
-    key = name.strip().lower()
+    """Look a codec up by our name, a common alias or Asterisk's format name (``(ulaw)``)."""
+    key = name.strip().strip("()").strip().lower()
     key = ALIASES.get(key, key)
     try:
         return CODECS[key]
@@ -102,8 +122,9 @@ def _lg(x: float) -> float:
     return math.log10(x)
 
 
-def _ro_is(p: Params) -> tuple[float, float, float]:
-    """Ro, Is and No (G.107 clauses 7.2 and 7.3)."""
+def _ro_is(p: Params, t: float = 0.0) -> tuple[float, float, float]:
+    """Ro, Is and No (G.107 clauses 7.2 and 7.3); ``t`` is the talker echo delay T, which
+    enters the sidetone masking rating STMRo (eq. 7-14)."""
     olr = p.slr + p.rlr
     nfo = p.nfor + p.rlr
     pre = p.pr + 10 * _lg(1 + 10 ** ((10 - p.lstr) / 10))
@@ -114,7 +135,7 @@ def _ro_is(p: Params) -> tuple[float, float, float]:
 
     xolr = olr + 0.2 * (64 + no - p.rlr)
     iolr = 20 * ((1 + (xolr / 8) ** 8) ** (1 / 8) - xolr / 8)
-    stmro = -10 * _lg(10 ** (-p.stmr / 10) + math.exp(-0 / 4) * 10 ** (-p.telr / 10))
+    stmro = -10 * _lg(10 ** (-p.stmr / 10) + math.exp(-t / 4) * 10 ** (-p.telr / 10))
     ist = (12 * (1 + ((stmro - 13) / 6) ** 8) ** (1 / 8)
            - 28 * (1 + ((stmro + 1) / 19.4) ** 35) ** (1 / 35)
            - 13 * (1 + ((stmro - 3) / 33) ** 13) ** (1 / 13) + 29)
@@ -158,17 +179,20 @@ def r_factor(codec_name: str = "pcmu", loss_pct: float = 0.0, delay_ms: float = 
     if delay_ms < 0:
         raise ValueError(f"delay must be >= 0 ms, got {delay_ms}")
     c = codec(codec_name)
-    ro, is_, no = _ro_is(params)
+    ro, is_, no = _ro_is(params, delay_ms)
     return ro - is_ - _id(params, ro, no, delay_ms) - ie_eff(c, loss_pct, burst_ratio) + params.a
 
 
 def mos_from_r(r: float) -> float:
-    """G.107 Annex B: estimated conversational MOS (CQE) from R."""
+    """G.107 Annex B: estimated conversational MOS (CQE) from R.
+
+    The cubic dips a little under 1 for 0 < R < 6.5; a MOS is never below 1, so it is clamped.
+    """
     if r <= 0:
         return 1.0
     if r >= 100:
         return 4.5
-    return 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6
+    return max(1.0, 1 + 0.035 * r + r * (r - 60) * (100 - r) * 7e-6)
 
 
 def burst_ratio(loss_fraction: float, mean_burst_packets: float) -> float:
@@ -189,9 +213,64 @@ def burst_ratio(loss_fraction: float, mean_burst_packets: float) -> float:
 
 
 def mouth_to_ear_delay_ms(codec_name: str, rtt_ms: float, jitter_ms: float,
-                          frames_per_packet: int = 1) -> float:
-    """One-way Ta from RTCP figures: RTT/2 + jitter buffer + packetisation + look-ahead."""
+                          packet_ms: float | None = None) -> float:
+    """One-way Ta from RTCP figures: RTT/2 + jitter buffer + packetisation + look-ahead.
+
+    ``packet_ms`` is the RTP packet time (ptime); None means the codec's usual one. The jitter
+    buffer is estimated as twice the interarrival jitter, and never less than one packet.
+    """
     c = codec(codec_name)
-    packet_ms = c.frame_ms * frames_per_packet
+    if packet_ms is None:
+        packet_ms = c.packet_ms
+    if rtt_ms < 0 or jitter_ms < 0 or packet_ms <= 0:
+        raise ValueError("rtt and jitter must be >= 0 ms and the packet time > 0 ms")
     jitter_buffer = max(2 * jitter_ms, packet_ms)
     return rtt_ms / 2 + jitter_buffer + packet_ms + c.lookahead_ms
+
+
+def burst_ratio_from_intervals(intervals: list[tuple[int, int]], confidence_z: float = 2.326
+                               ) -> float:
+    """Estimate BurstR from loss counted per interval: ``[(packets expected, packets lost)]``.
+
+    Why this works with plain RTCP: under random loss the count lost in an interval of n
+    packets is binomial; bursty (Gilbert) loss spreads the counts more. For a 2-state Markov
+    chain with eigenvalue lam = 1 - p - q the variance is n P (1 - P) f(lam, n) with
+    f = (1 + lam) / (1 - lam) - 2 lam (1 - lam**n) / (n (1 - lam)**2), and BurstR = 1 / (1 - lam).
+    We measure the dispersion D (Pearson chi-square / degrees of freedom), and only when it is
+    above what chance gives at the ``confidence_z`` one-sided level (99 % by default; chi-square
+    quantile by Wilson-Hilferty) solve f(lam, mean n) = D. Otherwise, or with fewer than four
+    usable intervals or no loss, the answer is 1: random loss is the safe default.
+    """
+    usable = [(n, min(max(lost, 0), n)) for n, lost in intervals if n > 0]
+    k = len(usable)
+    total = sum(n for n, _ in usable)
+    lost = sum(x for _, x in usable)
+    if k < 4 or lost == 0 or lost == total:
+        return 1.0
+    ppl = lost / total
+    chi2 = sum((x - n * ppl) ** 2 / (n * ppl * (1 - ppl)) for n, x in usable)
+    df = k - 1
+    a = 2 / (9 * df)
+    critical = df * (1 - a + confidence_z * math.sqrt(a)) ** 3
+    if chi2 <= critical:
+        return 1.0
+    dispersion = chi2 / df
+    n_mean = total / k
+
+    def f(lam: float) -> float:
+        return (1 + lam) / (1 - lam) - 2 * lam * (1 - lam ** n_mean) / (n_mean * (1 - lam) ** 2)
+
+    lo, hi = 0.0, 1 - 1e-9
+    if f(hi) <= dispersion:
+        lam = hi
+    else:
+        for _ in range(100):
+            mid = (lo + hi) / 2
+            if f(mid) < dispersion:
+                lo = mid
+            else:
+                hi = mid
+        lam = (lo + hi) / 2
+    # BurstR = 1 / (p + q) cannot exceed 1 / q = the mean burst, itself at most the loss run
+    # that fits in an interval; cap it there so one broken interval cannot run away with it.
+    return max(1.0, min(1 / (1 - lam), n_mean))
