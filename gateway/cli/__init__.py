@@ -26,6 +26,7 @@ _COMMANDS = {
     "gateway.cli.customers_cmd": "customers",
     "gateway.cli.users_cmd": "users",
     "gateway.cli.demo_cmd": "demo",
+    "gateway.cli.phone_cmd": "phone",
 }
 
 
@@ -55,4 +56,8 @@ def main(ctx: click.Context, log_level: str | None) -> None:
         level=(log_level or settings.log_level).upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # logs at import
+    from speech.masking import install as mask_card_numbers_in_logs
+
+    mask_card_numbers_in_logs()  # every handler of the root logger: no card number in any log
     ctx.obj = settings

@@ -1,0 +1,1 @@
+"""``centralino demo``: the whole product on the embedded defaults, with real calls."""
