@@ -62,6 +62,7 @@ log = logging.getLogger(__name__)
 host_log = logging.getLogger("gateway.sip.host")
 
 DEFAULT_TIMEOUT = 15.0
+_host_numbers = itertools.count(1)
 _ORDER = {s: i for i, s in enumerate(CallState)}
 _ORDER[CallState.INCOMING] = _ORDER[CallState.CALLING]  # two first states, one per direction
 
@@ -198,8 +199,13 @@ class PhoneHost:
 
     def __init__(self, *, bind: str = "127.0.0.1", clock_rate: int = 16000, log_level: int = 0,
                  command_timeout: float = DEFAULT_TIMEOUT, start_timeout: float = 30.0,
-                 python: str | None = None, command: Sequence[str] | None = None) -> None:
-        """``command`` replaces the host's command line (fault injection in tests)."""
+                 python: str | None = None, command: Sequence[str] | None = None,
+                 log_file: str | os.PathLike[str] | None = None) -> None:
+        """``command`` replaces the host's command line (fault injection in tests).
+
+        ``log_file`` (default: ``$CENTRALINO_PHONE_LOG_DIR/phone-host-<n>.log`` when that is set)
+        receives pjsua's full log with every SIP message: what a rare media or signalling
+        problem needs, without flooding stderr."""
         self.bind = bind
         self.clock_rate = clock_rate
         self.log_level = log_level
@@ -209,6 +215,13 @@ class PhoneHost:
         self.command = list(command) if command else [
             self.python, "-m", "gateway.sip.host", "--bind", bind,
             "--clock-rate", str(clock_rate), "--log-level", str(log_level)]
+        log_dir = os.environ.get("CENTRALINO_PHONE_LOG_DIR")
+        if log_file is None and log_dir:
+            Path(log_dir).mkdir(parents=True, exist_ok=True)
+            log_file = Path(log_dir) / f"phone-host-{os.getpid()}-{next(_host_numbers)}.log"
+        self.log_file = Path(log_file) if log_file else None
+        if self.log_file and not command:
+            self.command += ["--log-file", str(self.log_file)]
         self.ready: HostReady | None = None
         self.history: list[PhoneEvent] = []
         self.problems: list[str] = []  # host problems and unreadable lines, kept for the report
@@ -414,25 +427,21 @@ class PhoneHost:
             for early in self._early.pop(ev.call, ()):
                 self._apply(early)
             self._incoming[ev.account].append(call)
-        elif isinstance(ev, CallStateChanged):
+        elif isinstance(ev, CallStateChanged | MediaStateChanged | DtmfReceived | TransferStatus):
             call = self.calls.get(ev.call)
-            if call is not None:
+            if call is None:
+                # pjsua reports "calling" before the reply to our INVITE, and a PBX on loopback
+                # can answer (state, media, even DTMF) before the caller has read that reply.
+                self._early.setdefault(ev.call, []).append(ev)
+            elif isinstance(ev, CallStateChanged):
                 call.state, call.code, call.reason = ev.state, ev.code, ev.reason
                 call.states.append(ev.state)
-            else:
-                self._early.setdefault(ev.call, []).append(ev)
-        elif isinstance(ev, MediaStateChanged):
-            call = self.calls.get(ev.call)
-            if call is not None:
+            elif isinstance(ev, MediaStateChanged):
                 call.media = ev.status
                 call.codec = ev.codec or call.codec
-        elif isinstance(ev, DtmfReceived):
-            call = self.calls.get(ev.call)
-            if call is not None:
+            elif isinstance(ev, DtmfReceived):
                 call.dtmf += ev.digit
-        elif isinstance(ev, TransferStatus):
-            call = self.calls.get(ev.call)
-            if call is not None:
+            else:
                 call.transfer = ev
         elif isinstance(ev, PlaybackFinished):
             pb = self._playbacks.pop(ev.playback, None)
@@ -472,7 +481,10 @@ class PhoneHost:
         try:
             return await asyncio.wait_for(w.fut, timeout)
         except TimeoutError:
-            raise PhoneTimeout(f"{what} within {timeout:g} s") from None
+            extra = f"; phone host problems: {' | '.join(self.problems[-3:])}" if self.problems else ""
+            if self.log_file:
+                extra += f"; pjsua log: {self.log_file}"
+            raise PhoneTimeout(f"{what} within {timeout:g} s{extra}") from None
         finally:
             if w in self._waiters:
                 self._waiters.remove(w)
@@ -632,8 +644,10 @@ class PhoneHost:
                 return CallEnded(f"call {call.id} ended before its media was {want.value}",
                                  call.code, call.reason)
             return _NO
-        return await self._wait(match, timeout, f"call {call.id} media did not become "
-                                f"{want.value} (it is {call.media.value})")
+        return await self._wait(match, timeout, f"call {call.id} ({call.account}) media did not "
+                                f"become {want.value} (it is {call.media.value}; call states "
+                                f"{'>'.join(s.value for s in call.states) or 'none'}, last SIP "
+                                f"{call.code} {call.reason})")
 
     async def wait_for_dtmf(self, call: Call, count: int = 1,
                             timeout: float = DEFAULT_TIMEOUT) -> str:

@@ -243,11 +243,13 @@ class Host:
     """Everything the commands do, on the pjsua2 thread. ``emit`` writes one event line."""
 
     def __init__(self, emit: Emit, *, bind: str = "127.0.0.1", clock_rate: int = 16000,
-                 log_level: int = 0, user_agent: str = "Centralino-Softphone") -> None:
+                 log_level: int = 0, user_agent: str = "Centralino-Softphone",
+                 log_file: str = "") -> None:
         self._emit = emit
         self.bind = bind
         self.clock_rate = clock_rate
         self.log_level = log_level
+        self.log_file = log_file
         self.user_agent = user_agent
         self.ep: Any = None
         self.accounts: dict[str, _Account] = {}
@@ -281,8 +283,10 @@ class Host:
         cfg.uaConfig.mainThreadOnly = True
         cfg.uaConfig.maxCalls = MAX_CALLS
         cfg.uaConfig.userAgent = self.user_agent
-        cfg.logConfig.level = self.log_level
+        cfg.logConfig.level = 5 if self.log_file else self.log_level
         cfg.logConfig.consoleLevel = self.log_level
+        if self.log_file:
+            cfg.logConfig.filename = self.log_file
         cfg.medConfig.noVad = True  # keep RTP flowing through silence, as a real phone line does
         cfg.medConfig.clockRate = self.clock_rate
         cfg.medConfig.sndClockRate = self.clock_rate
@@ -772,6 +776,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bind", default="127.0.0.1", help="address for SIP and RTP sockets")
     ap.add_argument("--clock-rate", type=int, default=16000, choices=(8000, 16000, 32000, 48000))
     ap.add_argument("--log-level", type=int, default=0, help="pjsua log level 0-6, to stderr")
+    ap.add_argument("--log-file", default="",
+                    help="also write pjsua's log at level 5 (SIP messages) to this file")
     opts = ap.parse_args(argv)
 
     # Only protocol lines may reach the client: keep the real stdout, point fd 1 at stderr.
@@ -798,7 +804,8 @@ def main(argv: list[str] | None = None) -> int:
         print("pjsua2 is not installed: pip install 'centralino[sip]' (pjsua2-python)",
               file=sys.stderr)
         return 3
-    host = Host(emit, bind=opts.bind, clock_rate=opts.clock_rate, log_level=opts.log_level)
+    host = Host(emit, bind=opts.bind, clock_rate=opts.clock_rate, log_level=opts.log_level,
+                log_file=opts.log_file)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C goes to the client, which closes us
     signal.signal(signal.SIGTERM, lambda *_: setattr(host, "stopping", True))
     try:

@@ -55,6 +55,15 @@ FAKE = textwrap.dedent('''
         elif name == "call":
             out({"event": "call_state", "data": {"account": args["account"], "call": "c1",
                  "state": "calling", "code": 0, "reason": ""}})
+            if args["number"] == "answers_at_once":  # the reply read after all of these
+                acc = args["account"]
+                for state in ("connecting", "confirmed"):
+                    out({"event": "call_state", "data": {"account": acc, "call": "c1",
+                         "state": state, "code": 200, "reason": "OK"}})
+                out({"event": "media_state", "data": {"account": acc, "call": "c1",
+                     "status": "active", "codec": "PCMU/8000"}})
+                out({"event": "dtmf", "data": {"account": acc, "call": "c1", "digit": "5",
+                     "method": "rfc2833", "duration_ms": 100}})
             out({"id": mid, "ok": True, "result": {"call": "c1", "uri": "sip:x@y"}})
             if args["number"] == "busy":
                 out({"event": "call_state", "data": {"account": args["account"], "call": "c1",
@@ -167,3 +176,14 @@ def test_only_phone_ready_wavs_are_accepted(tmp_path):
     (tmp_path / "text.wav").write_text("hello")
     with pytest.raises(PhoneError, match="not a PCM WAV"):
         check_wav(tmp_path / "text.wav")
+
+
+async def test_events_of_a_call_that_arrive_before_its_reply_is_read_are_not_lost(fake):
+    """A PBX on loopback can answer before the client has read the reply to its INVITE: the
+    call's state, media and DTMF events then precede the call handle, and must still apply."""
+    async with fake("normal") as host:
+        call = await host.call("alice", "answers_at_once")
+        media = await host.wait_for_media(call, timeout=2)
+        assert media.codec == "PCMU/8000"
+        assert call.states == [CallState.CALLING, CallState.CONNECTING, CallState.CONFIRMED]
+        assert await host.wait_for_dtmf(call, timeout=2) == "5"
