@@ -66,9 +66,9 @@ def call_events(i: int, rnd: random.Random, rtcp_per_leg: int) -> list[tuple[str
     uid, lid, auid = f"1763800000.{2 * i}", f"1763800000.{2 * i}", f"1763800000.{2 * i + 1}"
     caller, agent = f"PJSIP/caller{i % 50}-{2 * i:08x}", f"PJSIP/agent{i % 12}-{2 * i + 1:08x}"
     num = f"33{rnd.randrange(10**8):08d}"
-    c = lambda st, ctx="from-callers", ex="100": _channel_headers(  # noqa: E731
+    c = lambda st, ctx="from-callers", ex="100": _channel_headers(
         caller, uid, lid, st, num, "Mario Rossi", ctx, ex)
-    a = lambda st: _channel_headers(agent, auid, lid, st, num, "Mario Rossi", "agents", "s")  # noqa: E731
+    a = lambda st: _channel_headers(agent, auid, lid, st, num, "Mario Rossi", "agents", "s")
     ev: list[tuple[str, dict]] = [
         ("Newchannel", c("0")),
         ("VarSet", {**c("4"), "Variable": "__CENTRALINO_FLOW", "Value": "demo-en"}),

@@ -253,7 +253,7 @@ async def _one_call(scene, service, callers, agents, desks, tts, CallState) -> O
         if o.linkedid:
             await desk.api("POST", "/api/v1/agent/wrapup", {
                 "linkedid": o.linkedid, "disposition": scene.disposition, "notes": scene.notes})
-    except Exception as exc:  # the demo goes on with the next call and says what went wrong
+    except Exception as exc:  # noqa: BLE001 - the demo goes on with the next call and says what went wrong
         o.error = f"{type(exc).__name__}: {exc}"
     return o
 
@@ -276,11 +276,11 @@ def _describe(o: Outcome) -> str:
     ivr = p.get("ivr") or {}
     cust = (p.get("customer") or {}).get("name") or p.get("match", "?")
     lines = [
-        f"   IVR: intent {ivr.get('intent')} (confidence {ivr.get('confidence')}, by "
-        f"{ivr.get('via')}), queue {p.get('queue')}",
-        f"   {o.agent}'s desktop popped {o.pop_before_answer_ms or 0:.0f} ms before the answer: "
+        (f"   IVR: intent {ivr.get('intent')} (confidence {ivr.get('confidence')}, by "
+        f"{ivr.get('via')}), queue {p.get('queue')}"),
+        (f"   {o.agent}'s desktop popped {o.pop_before_answer_ms or 0:.0f} ms before the answer: "
         f"{cust}; last contacts: {len(p.get('history') or [])}; repeat contact: "
-        f"{'yes' if p.get('repeat_contact') else 'no'}",
+        f"{'yes' if p.get('repeat_contact') else 'no'}"),
     ]
     if ivr.get("transcript"):
         lines.insert(1, f'   transcript: "{ivr["transcript"]}"')
@@ -289,13 +289,13 @@ def _describe(o: Outcome) -> str:
 
 def _summary(outcomes: list[Outcome], overview: dict[str, Any]) -> str:
     rows = ["Per call (what a supervisor's coaching view and the records hold):",
-            f"   {'caller':22s} {'intent':13s} {'queue':13s} {'agent':6s} {'MOS':>4s} "
-            f"{'talk':>5s} {'hold':>5s} {'ACW':>5s} {'AHT':>5s}"]
+            (f"   {'caller':22s} {'intent':13s} {'queue':13s} {'agent':6s} {'MOS':>4s} "
+            f"{'talk':>5s} {'hold':>5s} {'ACW':>5s} {'AHT':>5s}")]
     for o in outcomes:
         c = (o.quality or {}).get("call") or {}
         rows.append(
-            f"   {o.scene.who[:22]:22s} {str(c.get('intent') or '-'):13s} "
-            f"{str(c.get('queue') or '-'):13s} {str(o.agent or '-'):6s} "
+            f"   {o.scene.who[:22]:22s} {c.get('intent') or '-'!s:13s} "
+            f"{c.get('queue') or '-'!s:13s} {o.agent or '-'!s:6s} "
             f"{_f(c.get('mos_min'), 4, 2)} {_f(c.get('talk_s'), 5, 1)} {_f(c.get('hold_s'), 5, 1)} "
             f"{_f(c.get('acw_s'), 5, 1)} {_f(c.get('aht_s'), 5, 1)}")
     t = overview.get("totals") or overview

@@ -60,8 +60,8 @@ def test_keys_are_kept_as_sent_and_looked_up_case_insensitively():
 
 
 def test_a_repeated_key_is_a_list_and_get_returns_the_first_value():
-    (ev,) = parse_all([b"Event: AgentCalled\r\nChanVariable: A=1\r\nQueue: q\r\n"
-                       b"ChanVariable: B=2\r\nChanVariable: C=3\r\n\r\n"])
+    (ev,) = parse_all([(b"Event: AgentCalled\r\nChanVariable: A=1\r\nQueue: q\r\n"
+                       b"ChanVariable: B=2\r\nChanVariable: C=3\r\n\r\n")])
     assert ev.get("ChanVariable") == "A=1"
     assert ev.headers["ChanVariable"] == ["A=1", "B=2", "C=3"]
     assert ev.headers["Queue"] == "q"
@@ -151,8 +151,8 @@ def test_a_frame_without_event_or_response_is_an_error_and_parsing_goes_on():
 
 
 def test_a_line_without_colon_is_reported_and_the_good_headers_are_kept():
-    msgs = parse_all([b"Event: Hangup\r\nChannel: PJSIP/a-1\r\ngarbage here\r\nCause: 16\r\n\r\n"
-                      b"Event: Newchannel\r\nChannel: PJSIP/b-2\r\n\r\n"])
+    msgs = parse_all([(b"Event: Hangup\r\nChannel: PJSIP/a-1\r\ngarbage here\r\nCause: 16\r\n\r\n"
+                      b"Event: Newchannel\r\nChannel: PJSIP/b-2\r\n\r\n")])
     assert kinds(msgs) == ["Event", "ProtocolError", "Event"]
     hangup, err, newch = msgs
     assert hangup.get("Cause") == "16" and hangup.get("Channel") == "PJSIP/a-1"
@@ -180,8 +180,8 @@ def test_truncated_frame_waits_for_the_rest():
 
 
 def test_a_frame_cut_off_mid_line_is_reported_and_the_next_frame_parses():
-    msgs = parse_all([b"Event: Hangup\r\nChannel: PJSIP/a-1\r\nCau\r\n\r\n"
-                      b"Event: Newchannel\r\nChannel: PJSIP/b-2\r\n\r\n"])
+    msgs = parse_all([(b"Event: Hangup\r\nChannel: PJSIP/a-1\r\nCau\r\n\r\n"
+                      b"Event: Newchannel\r\nChannel: PJSIP/b-2\r\n\r\n")])
     assert kinds(msgs) == ["Event", "ProtocolError", "Event"]
     assert msgs[2].name == "Newchannel"
 

@@ -262,8 +262,8 @@ def test_render_writes_configs_and_prompts_and_generates_secrets_once(tmp_path):
 
 def test_a_queue_named_like_a_queues_conf_section_is_refused(tmp_path):
     _, p = site_problems(tmp_path, GOOD_SITE.replace("customer_care:", "general:"))
-    assert p == [(3, "queue name 'general' is reserved: Asterisk's queues.conf reads [general] "
-                     "as its settings, so such a queue would not exist")]
+    assert p == [(3, ("queue name 'general' is reserved: Asterisk's queues.conf reads [general] "
+                     "as its settings, so such a queue would not exist"))]
 
 
 def test_a_caller_id_must_be_a_name_and_number(tmp_path):
