@@ -220,11 +220,15 @@ class CTIComponent(Component):
             self._update_pops(lid)
 
     def _on_attended(self, ev) -> None:
+        """The registry moves the consulted agent onto the caller's call; the count of transfers
+        is raised first so that agent's first pop of the call already shows it."""
         lid = ev.get("OrigTransfererLinkedid")
-        if lid and lid in self.calls:
-            info = self.calls[lid]
+        info = self.calls.get(lid) if lid else None
+        if info is not None:
             info.refresh(self.ctx.tracker.live.get(lid))
             info.transfers = max(info.transfers, 1)
+        self._registry_event(ev)
+        if info is not None:
             self._update_pops(lid)
 
     def _on_hold(self, ev) -> None:

@@ -666,7 +666,7 @@ class PhoneHost:
 
     async def wait_for_transfer(self, call: Call,
                                 timeout: float = DEFAULT_TIMEOUT) -> TransferStatus:
-        """The final NOTIFY of a blind transfer made on ``call``."""
+        """The final NOTIFY of a blind or attended transfer made on ``call``."""
         def match(ev: PhoneEvent | None) -> Any:
             t = call.transfer
             return t if t is not None and t.final else _NO
@@ -711,6 +711,12 @@ class PhoneHost:
     async def transfer(self, call: Call, target: str) -> None:
         """Blind transfer: REFER the far end to ``target`` (extension or ``sip:`` URI)."""
         await self._request("transfer", {"call": call.id, "target": target})
+
+    async def transfer_attended(self, call: Call, consult: Call) -> None:
+        """Attended (consultative) transfer: the far end of ``call`` (the caller, usually on
+        hold) is connected to the far end of ``consult`` (the colleague just consulted).
+        ``wait_for_transfer(call)`` gives its outcome; this phone then leaves both calls."""
+        await self._request("transfer_replaces", {"call": call.id, "consult": consult.id})
 
     async def send_dtmf(self, call: Call, digits: str, duration_ms: int = 160) -> None:
         """RFC 4733 telephone-events, queued one after another by the host."""

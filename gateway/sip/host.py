@@ -628,6 +628,16 @@ class Host:
         call.xfer(uri, pj.CallOpParam(True))
         return {"uri": uri}
 
+    def cmd_transfer_replaces(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Attended transfer: REFER the far end of ``call`` to the far end of ``consult``, which
+        it replaces (RFC 3891). Both calls must be this host's, the first one usually on hold."""
+        call = self._call(args)
+        consult = self._call({"call": _arg(args, "consult", str)})
+        if consult is call:
+            raise HostError("an attended transfer needs two different calls", "bad_args")
+        call.xferReplaces(consult, pj.CallOpParam(True))
+        return {}
+
     def cmd_dtmf(self, args: dict[str, Any]) -> dict[str, Any]:
         call = self._call(args)
         digits = _arg(args, "digits", str)

@@ -220,6 +220,48 @@ async def test_the_pop_follows_a_blind_transfer_to_the_next_agent(gateway, phone
         await bob.close()
 
 
+async def test_the_pop_follows_an_attended_transfer_and_the_consultation_pops_nothing(
+        gateway, phones):
+    base = gateway.base_url
+    alice, bob = await Desk.login(base, "alice"), await Desk.login(base, "bob")
+    try:
+        await alice.connect()
+        await bob.connect()
+        assert (await alice.post("/api/v1/agent/login", {"queues": ["billing"]}))[0] == 200
+        out = await phones.call("caller3", "6001")
+        first = await phones.wait_for_incoming("agent1", timeout=30)
+        pop = await alice.frame(lambda f: f["type"] == "pop" and f["match"] == "customer")
+        lid = pop["linkedid"]
+        await phones.answer(first)
+        await phones.wait_for_media(out)
+        await phones.wait_for_media(first)
+        await alice.frame(lambda f: f["type"] == "pop" and f["status"] == "connected")
+        await phones.hold(first)  # "one moment, let me ask a colleague"
+        consult = await phones.call("agent1", "agent2")
+        asked = await phones.wait_for_incoming("agent2", timeout=30)
+        await phones.answer(asked)
+        await phones.wait_for_media(consult)
+        assert not [f for f in bob.frames if f["type"] == "pop"]  # a colleague calling is no pop
+        await phones.transfer_attended(first, consult)
+        done = await phones.wait_for_transfer(first)
+        assert 200 <= done.code < 300
+        moved = await bob.frame(lambda f: f["type"] == "pop" and f["linkedid"] == lid)
+        assert moved["customer"]["name"] == "Anna Bianchi"
+        assert moved["status"] == "connected" and moved["transfers"] == 1
+        await phones.wait_for_state(first, CallState.DISCONNECTED)  # alice leaves both calls
+        await phones.wait_for_state(consult, CallState.DISCONNECTED)
+        assert not out.ended and not asked.ended  # the caller now talks to bob
+        await alice.frame(lambda f: f["type"] == "state" and f["state"] == "wrap_up")
+        await phones.hangup(out)
+        await bob.frame(lambda f: f["type"] == "pop" and f["status"] == "wrap_up")
+    finally:
+        await alice.close()
+        await bob.close()
+    calls = await eventually(lambda: gateway.ctx.calls.get(lid), what="the saved call")
+    kinds = [(e.kind.value, e.data.get("type")) for e in calls.timeline if e.kind.value == "transfer"]
+    assert kinds == [("transfer", "attended")]
+
+
 async def test_what_the_caller_told_the_ivr_is_in_the_pop(gateway, phones, sandbox):
     from gateway.sip.audio import tts_wav_async
 
