@@ -274,10 +274,14 @@ async def test_what_the_caller_told_the_ivr_is_in_the_pop(gateway, phones, sandb
         async with PhoneHost(clock_rate=8000) as callers:
             await callers.add_account("caller3", sandbox.phone_password("caller3"), a.host,
                                       a.sip_port, register=False)
+            prompts = []
+            gateway.ari.on_event(
+                lambda ev: ev.get("type") == "PlaybackStarted" and prompts.append(ev))
             call = await callers.call("caller3", "100")  # the English IVR
             await callers.wait_for_state(call, CallState.CONFIRMED, timeout=15)
             ivr = gateway.ctx.component("ivr")
             await eventually(lambda: ivr.sessions, what="an IVR session")
+            await eventually(lambda: prompts, what="the welcome prompt")  # then the caller talks
             await callers.play(call, wav)
             ring = await phones.wait_for_incoming("agent2", timeout=60)
             pop = await bob.frame(lambda f: f["type"] == "pop" and f["ivr"]
