@@ -45,6 +45,7 @@ class Agent:
     channels: dict[str, str] = field(default_factory=dict)  # uniqueid -> linkedid of their phone
     published: tuple[str, str | None] | None = None  # last (state, reason) announced
     last_frame: str | None = None  # last state frame sent to desktops
+    version: int = 0  # raised with every state frame sent: older snapshots are stale
     releasing: bool = False  # the wrap-up pause is being lifted (the agent is ready)
 
     @property
@@ -84,7 +85,7 @@ class Agent:
                 "state": state, "reason": reason, "queues": sorted(self.member),
                 "allowed_queues": list(self.allowed), "paused": self.paused,
                 "wrapup": list(self.wrapup), "calls": sorted(self.connected),
-                "offered": sorted(self.offered)}
+                "offered": sorted(self.offered), "version": self.version}
 
 
 # What the component must do after an event, beyond publishing state changes.

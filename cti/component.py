@@ -568,11 +568,16 @@ class CTIComponent(Component):
 
     # -- state announcements -------------------------------------------------------------------
     def _announce(self, a: Agent) -> None:
+        """Send the agent's state if it changed, with a new ``version``: a REST reply computed
+        before the change can reach the page after this frame, and must not overwrite it."""
         st = a.state()
-        frame = json.dumps({"type": "state", **a.public()})
-        if frame == a.last_frame:
+        body = {"type": "state", **a.public()}
+        body.pop("version")
+        if json.dumps(body) == a.last_frame:
             return
-        a.last_frame = frame
+        a.last_frame = json.dumps(body)
+        a.version += 1
+        frame = json.dumps({"type": "state", **a.public()})
         if st != a.published:
             a.published = st
             self.ctx.bus.publish(AgentStateChanged(a.username, a.endpoint, st[0], st[1],

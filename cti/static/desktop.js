@@ -12,6 +12,7 @@
   let config = { pause_reasons: [], dispositions: [], queues: [] };
   let ws = null;
   let retry = 500;
+  let stateVersion = -1; // of the last agent state shown; the gateway numbers its state frames
   const pops = new Map(); // key "agent|linkedid" -> pop
   const drafts = new Map(); // key -> {disposition, notes, case}
 
@@ -98,6 +99,11 @@
   // -- agent state ----------------------------------------------------------------------------
   function renderState(s) {
     if (!me || s.agent !== me.username) { return; }
+    // A reply to an action can arrive after a newer state pushed on the websocket.
+    if (typeof s.version === "number") {
+      if (s.version < stateVersion) { return; }
+      stateVersion = s.version;
+    }
     const el = $("state");
     el.dataset.state = s.state;
     el.textContent = s.state.replace(/_/g, " ");
@@ -132,6 +138,7 @@
       try { m = JSON.parse(ev.data); } catch (e) { return; }
       if (m.type === "hello") {
         retry = 500;
+        stateVersion = -1; // a restarted gateway counts from zero again
         $("link").dataset.state = "up";
         $("link").textContent = "online";
         if (me && me.role === "supervisor") { ws.send(JSON.stringify({ type: "watch" })); }

@@ -33,6 +33,29 @@ async def gateway(sandbox, tmp_path):
         await stop_gateway(service)
 
 
+async def test_state_frames_are_numbered_so_a_late_reply_cannot_show_an_old_state(gateway):
+    """The reply to a button and the websocket push race to the page: each state carries a
+    version that rises with every change pushed, and the page keeps the newest."""
+    alice = await Desk.login(gateway.base_url, "alice")
+    try:
+        await alice.connect()
+        first = await alice.frame(lambda f: f["type"] == "state")
+        status, reply = await alice.post("/api/v1/agent/login", {"queues": ["billing"]})
+        assert status == 200
+        ready = await alice.frame(lambda f: f["type"] == "state" and f["state"] == "ready")
+        assert ready["version"] > first["version"]
+        assert reply["version"] <= ready["version"]
+        if reply["state"] != "ready":  # computed before Asterisk confirmed: visibly older
+            assert reply["version"] < ready["version"]
+        status, now = await alice.get("/api/v1/agent/state")
+        assert (now["state"], now["version"]) == ("ready", ready["version"])
+        versions = [f["version"] for f in alice.frames if f["type"] == "state"]
+        assert versions == sorted(set(versions))
+        await alice.post("/api/v1/agent/logout")
+    finally:
+        await alice.close()
+
+
 async def test_login_pause_ready_logout_reach_asterisk(gateway):
     alice = await Desk.login(gateway.base_url, "alice")
     try:
