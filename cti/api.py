@@ -38,7 +38,9 @@ Websocket ``GET /api/v1/ws`` (the token is never in the URL)::
 
     -> {"type": "auth", "token": T}      first message, within auth.ws_auth_timeout_s
     <- {"type": "hello", "username", "role", "team"}
-    <- {"type": "state", "agent", "state", "reason", "queues", "wrapup", ...}
+    <- {"type": "state", "agent", "state", "reason", "queues", "wrapup", ..., "version"}
+                                         (version rises with each change; REST replies carry it
+                                         too, so a client keeps the newest)
     <- {"type": "pop", ...}  (see cti.pop)     <- {"type": "pop_end", "linkedid", "agent", "reason"}
     -> {"type": "watch"} / {"type": "watch", "agent": NAME}   supervisors, own team only
     -> {"type": "ping"}  <- {"type": "pong"}
