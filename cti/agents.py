@@ -45,7 +45,7 @@ class Agent:
     channels: dict[str, str] = field(default_factory=dict)  # uniqueid -> linkedid of their phone
     published: tuple[str, str | None] | None = None  # last (state, reason) announced
     last_frame: str | None = None  # last state frame sent to desktops
-    version: int = 0  # raised with every state frame sent: older snapshots are stale
+    version: int = 0  # gateway-wide sequence number of this agent's last state frame
     releasing: bool = False  # the wrap-up pause is being lifted (the agent is ready)
 
     @property

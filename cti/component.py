@@ -85,6 +85,7 @@ class CTIComponent(Component):
                         AttendedTransfer=self._on_attended, Hold=self._on_hold,
                         Unhold=self._on_hold)
         self._ami_handlers = handlers
+        self._state_seq = 0
         ctx.ami.on_event(self._on_ami)
         ctx.ami.on_connected(self._on_ami_connected)
         ctx.bus.subscribe(IvrCompleted, self._on_ivr)
@@ -576,7 +577,8 @@ class CTIComponent(Component):
         if json.dumps(body) == a.last_frame:
             return
         a.last_frame = json.dumps(body)
-        a.version += 1
+        self._state_seq += 1  # one counter for all agents: a version never counts one's activity
+        a.version = self._state_seq
         frame = json.dumps({"type": "state", **a.public()})
         if st != a.published:
             a.published = st

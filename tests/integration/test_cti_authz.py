@@ -82,7 +82,11 @@ async def test_a_supervisor_sees_only_their_team_and_states_carry_no_kpis(gatewa
         assert sorted(a["agent"] for a in body["agents"]) == ["alice", "bob", "carl"]
         assert set(body["agents"][0]) == {"agent", "endpoint", "team", "state", "reason",
                                           "queues", "allowed_queues", "paused", "wrapup",
-                                          "calls", "offered"}
+                                          "calls", "offered", "version"}
+        # version is one sequence for all agents (ordering only), never a count of anyone's work
+        alice = next(a for a in body["agents"] if a["agent"] == "alice")
+        bob = next(a for a in body["agents"] if a["agent"] == "bob")
+        assert alice["version"] != bob["version"] or alice["version"] == 0
     finally:
         await sue.close()
         await max_.close()
