@@ -180,23 +180,29 @@ async def test_pop_reaches_only_its_agent_before_answer_and_the_wrap_up_shows_ne
             ("sue", "api", lid), ("max", "api", "search")} <= seen
 
 
+async def anna_talks_to_alice(alice, phones):
+    """Alice logs in to billing and answers Anna Bianchi's call, which popped her record:
+    (the caller's call, alice's call, the linkedid)."""
+    assert (await alice.post("/api/v1/agent/login", {"queues": ["billing"]}))[0] == 200
+    out = await phones.call("caller3", "6001")
+    first = await phones.wait_for_incoming("agent1", timeout=30)
+    pop = await alice.frame(lambda f: f["type"] == "pop" and f["match"] == "customer")
+    assert pop["customer"]["name"] == "Anna Bianchi"
+    await phones.answer(first)
+    await phones.wait_for_state(out, CallState.CONFIRMED)
+    await phones.wait_for_media(out)
+    await phones.wait_for_media(first)
+    await alice.frame(lambda f: f["type"] == "pop" and f["status"] == "connected")
+    return out, first, pop["linkedid"]
+
+
 async def test_the_pop_follows_a_blind_transfer_to_the_next_agent(gateway, phones):
     base = gateway.base_url
     alice, bob = await Desk.login(base, "alice"), await Desk.login(base, "bob")
     try:
         await alice.connect()
         await bob.connect()
-        assert (await alice.post("/api/v1/agent/login", {"queues": ["billing"]}))[0] == 200
-        out = await phones.call("caller3", "6001")
-        first = await phones.wait_for_incoming("agent1", timeout=30)
-        pop = await alice.frame(lambda f: f["type"] == "pop" and f["match"] == "customer")
-        assert pop["customer"]["name"] == "Anna Bianchi"
-        lid = pop["linkedid"]
-        await phones.answer(first)
-        await phones.wait_for_state(out, CallState.CONFIRMED)
-        await phones.wait_for_media(out)
-        await phones.wait_for_media(first)
-        await alice.frame(lambda f: f["type"] == "pop" and f["status"] == "connected")
+        out, first, lid = await anna_talks_to_alice(alice, phones)
         await phones.transfer(first, "agent2")
         second = await phones.wait_for_incoming("agent2", timeout=30)
         moved = await bob.frame(lambda f: f["type"] == "pop" and f["linkedid"] == lid)
@@ -227,15 +233,7 @@ async def test_the_pop_follows_an_attended_transfer_and_the_consultation_pops_no
     try:
         await alice.connect()
         await bob.connect()
-        assert (await alice.post("/api/v1/agent/login", {"queues": ["billing"]}))[0] == 200
-        out = await phones.call("caller3", "6001")
-        first = await phones.wait_for_incoming("agent1", timeout=30)
-        pop = await alice.frame(lambda f: f["type"] == "pop" and f["match"] == "customer")
-        lid = pop["linkedid"]
-        await phones.answer(first)
-        await phones.wait_for_media(out)
-        await phones.wait_for_media(first)
-        await alice.frame(lambda f: f["type"] == "pop" and f["status"] == "connected")
+        out, first, lid = await anna_talks_to_alice(alice, phones)
         await phones.hold(first)  # "one moment, let me ask a colleague"
         consult = await phones.call("agent1", "agent2")
         asked = await phones.wait_for_incoming("agent2", timeout=30)
